@@ -45,6 +45,7 @@ class ModelSpec(BaseModel):
     n_embd: int = 0
     n_head: int = 0
     n_vocab: int = 0
+    n_ff: int = Field(default=0, description="Dense FFN width (feed_forward_length), 0 unknown")
     sliding_window: int | None = None
     n_experts: int = 0
     n_experts_used: int = 0
@@ -54,6 +55,9 @@ class ModelSpec(BaseModel):
     )
     output_bytes: int = Field(
         default=0, description="Output head and final norm (on the GPU when every layer is)"
+    )
+    tied_embeddings: bool = Field(
+        default=False, description="No output.weight: the output head reuses token_embd"
     )
     layers: list[LayerSpec] = Field(default_factory=list)
     confidence: Confidence = "exact"
