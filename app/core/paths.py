@@ -37,6 +37,12 @@ class RoostPaths:
     def run_dir(self) -> Path:
         return self.data_dir / "run"
 
+    @property
+    def engine_cache_dir(self) -> Path:
+        """Managed engine builds; ``$ROOST_ENGINE_CACHE`` overrides (tests share one build)."""
+        override = os.environ.get("ROOST_ENGINE_CACHE")
+        return Path(override) if override else self.cache_dir / "engines"
+
 
 def default_paths() -> RoostPaths:
     """Per-user directories, or all under ``$ROOST_HOME`` when it is set."""

@@ -29,12 +29,18 @@ _HOST_STAGING_TENSORS = 4
 
 
 def layer_cells(layer: LayerSpec, spec: ModelSpec, ctx: int, goal: PlanGoal) -> int:
-    """KV cells a layer holds at context ``ctx`` (tokens)."""
+    """KV cells a layer holds for ``goal.parallel`` sequences of ``ctx`` tokens each.
+
+    Roost starts llama-server with ``--ctx-size ctx * parallel`` and a unified cache, so a
+    global layer holds that many cells; a sliding-window layer needs only the window per
+    sequence plus one micro-batch.
+    """
     if layer.kind == "recurrent":
         return 0
+    cells = ctx * goal.parallel
     if layer.kind == "swa" and spec.sliding_window:
-        return min(ctx, spec.sliding_window * goal.parallel + goal.ubatch)
-    return ctx
+        return min(cells, spec.sliding_window * goal.parallel + goal.ubatch)
+    return cells
 
 
 def kv_bytes_per_token(layer: LayerSpec, kv_type: str) -> float:

@@ -9,7 +9,7 @@ import pytest
 from app.catalog.spec import ModelSpec
 from app.planner.advise import advise
 from app.planner.devices import machine_devices
-from app.planner.memory import total_kv_bytes
+from app.planner.memory import layer_cells, total_kv_bytes
 from app.planner.mlx import plan_mlx
 from app.planner.types import PlanGoal
 from tests.specs import GIB, dense_spec, hybrid_spec, mac, machine, moe_spec, swa_spec
@@ -123,17 +123,15 @@ def test_kv_sizes_match_llama_cpp() -> None:
 
 
 def test_swa_cache_uses_window_cells() -> None:
-    # llama.cpp measured here for Gemma 3 270M, n_ctx 8192, 4 slots: the SWA cache has
-    # 512 * 4 + 512 = 2560 cells and the global cache 8192 cells.
-    spec = swa_spec()
+    # llama.cpp measured here for Gemma 3 270M (window 512), --ctx-size 8192 with 4 slots:
+    # the SWA cache has 512 * 4 + 512 = 2560 cells and the global cache 8192 cells.
+    spec = swa_spec().model_copy(update={"sliding_window": 512})
     goal = PlanGoal(parallel=4)
     swa = spec.layers[0]
     glob = spec.layers[5]
-    from app.planner.memory import layer_cells
-
-    assert layer_cells(glob, spec, 8192, goal) == 8192
-    assert layer_cells(swa, spec, 8192, goal) == 1024 * 4 + 512
-    assert layer_cells(swa, spec, 1000, goal) == 1000
+    assert layer_cells(glob, spec, 2048, goal) == 8192
+    assert layer_cells(swa, spec, 2048, goal) == 2560
+    assert layer_cells(swa, spec, 200, goal) == 800
 
 
 def test_recurrent_state_does_not_grow_with_context() -> None:
