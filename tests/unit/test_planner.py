@@ -58,14 +58,16 @@ def test_moe_on_12gb_gpu_keeps_experts_in_ram() -> None:
     assert plan.gpu_layers == spec.n_layers + 1, "attention and shared weights stay on the GPU"
     assert 0 < plan.n_cpu_moe <= spec.n_layers
     gpu = plan.devices[0]
-    assert gpu.kv_bytes > 0 and gpu.total_bytes <= gpu.budget_bytes
+    assert gpu.kv_bytes > 0
+    assert gpu.total_bytes <= gpu.budget_bytes
     # The same model on the same GPU with experts in RAM beats moving whole layers.
     dense_like = spec.model_copy(
         update={"layers": [layer.model_copy(update={"expert_bytes": 0}) for layer in spec.layers]}
     )
     layered = advise(dense_like, machine([12], 64))
     assert layered.gpu_layers < spec.n_layers
-    assert plan.speed and layered.speed
+    assert plan.speed
+    assert layered.speed
     assert plan.speed.generation_tps > 2 * layered.speed.generation_tps
 
 
@@ -108,7 +110,8 @@ def test_two_gpus_split_layers() -> None:
     assert plan.verdict == "full_gpu"
     assert plan.tensor_split == pytest.approx([0.5, 0.5])
     gpu_layers = [d.layers for d in plan.devices if d.device != "cpu"]
-    assert sum(gpu_layers) == spec.n_layers and min(gpu_layers) > 0
+    assert sum(gpu_layers) == spec.n_layers
+    assert min(gpu_layers) > 0
 
 
 def test_kv_sizes_match_llama_cpp() -> None:
@@ -166,7 +169,8 @@ def test_mlx_fit_and_headroom() -> None:
     spec = hybrid_spec()
     gpus, _ = machine_devices(mac(64, 48), 512 * 1024**2)
     fits = plan_mlx(spec, 17 * GIB, gpus[0], PlanGoal(context=32768))
-    assert fits.verdict == "full_gpu" and fits.engine == "mlx"
+    assert fits.verdict == "full_gpu"
+    assert fits.engine == "mlx"
     assert fits.max_context >= 32768
     assert "to spare" in fits.reason
     over = plan_mlx(spec, 60 * GIB, gpus[0], PlanGoal(context=32768))
