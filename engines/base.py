@@ -47,7 +47,10 @@ class LoadState:
 class EngineDriver(Protocol):
     """One kind of engine (llama.cpp, MLX)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Short engine name used in logs and file names."""
+        ...
 
     def command(self, spec: LaunchSpec) -> list[str]:
         """The argv that serves ``spec``."""

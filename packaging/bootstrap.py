@@ -48,7 +48,14 @@ def main_job(args: list[str]) -> int:
     roost = BIN / "roost"
     if args:
         return _run(roost, *args, check=False)
-    for step in (["doctor"], ["models"], ["advise"], ["advise", "gemma-3-270m"]):
+    steps = (
+        ["doctor"],
+        ["models"],
+        ["advise"],
+        ["advise", "gemma-3-270m"],
+        ["run", "--yes", "--once", "--prompt", "In one sentence, what is a unit test?"],
+    )
+    for step in steps:
         code = _run(roost, *step, check=False)
         if code:
             return code

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         if args.engine == "mlx":
             from app.cli.engines_mlx import install_mlx
 
-            return install_mlx(paths)
+            code: int = install_mlx(paths)
+            return code
         backend = args.backend or choose_backend(detect_hardware())
         print(f"Installing llama.cpp ({backend} backend); this takes several minutes...")
         try:
