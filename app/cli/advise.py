@@ -9,9 +9,10 @@ from app.catalog.catalog import CatalogModel, load_catalog
 from app.catalog.resolve import resolve_entry, resolve_model
 from app.cli._format import gib, table
 from app.core.paths import default_paths
+from app.core.settings import load_settings
 from app.hardware.detect import resolve_hardware
 from app.hardware.profile import HardwareProfile
-from app.planner.advise import advise, rank_key
+from app.planner.advise import Calibration, advise, rank_key
 from app.planner.devices import machine_devices
 from app.planner.mlx import plan_mlx
 from app.planner.types import PlacementPlan, PlanGoal
@@ -58,10 +59,21 @@ def _mlx_plan(
 def run(args: argparse.Namespace) -> int:
     hw = resolve_hardware(args.hardware)
     catalog = load_catalog()
-    models_dir = default_paths().models_dir
+    paths = default_paths()
+    models_dir = paths.models_dir
+    settings = load_settings(paths.settings_file)
+    # Calibration measured this machine; it does not describe a preset or a saved profile.
+    calibration = (
+        Calibration.from_values(
+            settings.gpu_bandwidth_efficiency, settings.cpu_bandwidth_efficiency
+        )
+        if args.hardware is None
+        else None
+    )
+    margin = settings.safety_margin_bytes
     if args.model:
         resolved = resolve_model(args.model, catalog, models_dir)
-        plan = advise(resolved.spec, hw, _goal(args, resolved.entry))
+        plan = advise(resolved.spec, hw, _goal(args, resolved.entry), margin, calibration)
         mlx = _mlx_plan(resolved.entry, plan, hw) if resolved.entry and hw.apple else {}
         if args.json:
             data = plan.model_dump(mode="json")
@@ -75,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     rows: list[tuple[CatalogModel, PlacementPlan]] = []
     for entry in catalog.models:
         resolved = resolve_entry(entry, entry.variant(), models_dir, assemble_embedded=False)
-        rows.append((entry, advise(resolved.spec, hw, _goal(args, entry))))
+        rows.append((entry, advise(resolved.spec, hw, _goal(args, entry), margin, calibration)))
     rows.sort(key=lambda r: rank_key(r[1], _score(r[0])))
     if args.json:
         print(json.dumps([p.model_dump(mode="json") for _, p in rows], indent=2))

@@ -20,6 +20,16 @@ class Calibration:
 
     efficiency: dict[str, float]
 
+    @classmethod
+    def from_values(cls, gpu: float | None, cpu: float | None) -> Calibration | None:
+        """Calibration from stored settings; None when nothing was measured."""
+        eff: dict[str, float] = {}
+        if gpu:
+            eff.update(cuda=gpu, metal=gpu, vulkan=gpu)
+        if cpu:
+            eff["cpu"] = cpu
+        return cls(eff) if eff else None
+
 
 def advise(
     spec: ModelSpec,

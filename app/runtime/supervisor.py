@@ -18,7 +18,7 @@ from app.core.atomic import write_atomic
 from app.core.errors import EngineError, ModelFileError, PlanError
 from app.core.paths import RoostPaths
 from app.hardware.profile import HardwareProfile
-from app.planner.advise import DEFAULT_MARGIN_BYTES, advise
+from app.planner.advise import DEFAULT_MARGIN_BYTES, Calibration, advise
 from app.planner.types import PlacementPlan, PlanGoal
 from app.runtime.launch import launch_spec
 from engines.base import EngineDriver, LaunchSpec, LoadState, free_port
@@ -79,7 +79,9 @@ class Supervisor:
         port_factory: Callable[[], int] = free_port,
         margin_bytes: int = DEFAULT_MARGIN_BYTES,
         on_event: Callable[[str], None] | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
+        self.calibration = calibration
         self.paths, self.hw, self.driver = paths, hw, driver
         self.process_factory, self.port_factory = process_factory, port_factory
         self.margin_bytes = margin_bytes
@@ -101,7 +103,7 @@ class Supervisor:
         return path
 
     def _plan(self, resolved: ResolvedModel, goal: PlanGoal, margin: int) -> PlacementPlan:
-        plan = advise(resolved.spec, self.hw, goal, margin_bytes=margin)
+        plan = advise(resolved.spec, self.hw, goal, margin, self.calibration)
         if not plan.fits:
             raise PlanError(f"{resolved.spec.id} does not fit this machine. {plan.reason}")
         return plan
