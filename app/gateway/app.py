@@ -75,11 +75,14 @@ def create_app(state: GatewayState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        state.http = httpx.AsyncClient(limits=limits)
+        owned = state.http is None
+        if owned:
+            state.http = httpx.AsyncClient(limits=limits)
         try:
             yield
         finally:
-            await state.http.aclose()
+            if owned and state.http is not None:
+                await state.http.aclose()
 
     app = FastAPI(title="Roost local endpoint", version="1", lifespan=lifespan)
     app.state.gateway = state

@@ -110,10 +110,11 @@ async def forward(
     gate = state.admission(model_id)
     try:
         await gate.enter()
-    except GatewayError:
+    except GatewayError as busy:
+        refusal = busy
         if state.pool.is_loading(model_id):
-            err = GatewayError(503, f"{model_id} is loading; retry shortly.", "model_loading", 5)
-        return _finish_error(state, record, err, anthropic)
+            refusal = GatewayError(503, f"{model_id} is loading; retry soon.", "model_loading", 5)
+        return _finish_error(state, record, refusal, anthropic)
     try:
         running = await anyio.to_thread.run_sync(state.pool.acquire, name)
     except RoostError as exc:
