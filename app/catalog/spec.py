@@ -60,6 +60,9 @@ class ModelSpec(BaseModel):
         default=False, description="No output.weight: the output head reuses token_embd"
     )
     layers: list[LayerSpec] = Field(default_factory=list)
+    has_chat_template: bool = Field(
+        default=False, description="The GGUF carries tokenizer.chat_template (False: unknown)"
+    )
     confidence: Confidence = "exact"
     notes: list[str] = Field(default_factory=list)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli import advise, calibrate, doctor, engines, models, run
+from app.cli import advise, calibrate, doctor, endpoint, engines, logs, models, run, serve
 from app.core.errors import RoostError
 from app.core.logs import configure_logging
 from app.core.paths import default_paths
 
-_COMMANDS = (doctor, models, advise, engines, run, calibrate)
+_COMMANDS = (doctor, models, advise, engines, run, serve, endpoint, logs, calibrate)
 
 
 def build_parser() -> argparse.ArgumentParser:

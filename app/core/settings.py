@@ -41,6 +41,15 @@ class RoostSettings(BaseSettings):
     cpu_bandwidth_efficiency: float | None = Field(
         default=None, description="Calibrated fraction of peak RAM bandwidth reached at decode"
     )
+    gateway_port: int = Field(default=11480, ge=1, le=65535, description="The local endpoint")
+    export_enabled: bool = Field(
+        default=False, description="Listen beyond loopback (requires the API key)"
+    )
+    export_host: str = Field(default="0.0.0.0", description="Interface to bind when exported")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS")
+    idle_unload_s: float = Field(default=900.0, description="Unload a model idle this long (s)")
+    gateway_slots: int = Field(default=4, ge=1, description="Parallel requests per model")
+    gateway_queue: int = Field(default=8, ge=0, description="Requests waiting per model")
 
     @classmethod
     def settings_customise_sources(

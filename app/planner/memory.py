@@ -29,18 +29,17 @@ _HOST_STAGING_TENSORS = 4
 
 
 def layer_cells(layer: LayerSpec, spec: ModelSpec, ctx: int, goal: PlanGoal) -> int:
-    """KV cells a layer holds for ``goal.parallel`` sequences of ``ctx`` tokens each.
+    """KV cells a layer holds at context ``ctx`` shared by ``goal.parallel`` sequences.
 
-    Roost starts llama-server with ``--ctx-size ctx * parallel`` and a unified cache, so a
-    global layer holds that many cells; a sliding-window layer needs only the window per
-    sequence plus one micro-batch.
+    Roost starts llama-server with ``--ctx-size ctx --kv-unified``: all slots share one
+    cache of ``ctx`` cells, so one conversation may use the whole context. A sliding-window
+    layer needs only the window per sequence plus one micro-batch.
     """
     if layer.kind == "recurrent":
         return 0
-    cells = ctx * goal.parallel
     if layer.kind == "swa" and spec.sliding_window:
-        return min(cells, spec.sliding_window * goal.parallel + goal.ubatch)
-    return cells
+        return min(ctx, spec.sliding_window * goal.parallel + goal.ubatch)
+    return ctx
 
 
 def kv_bytes_per_token(layer: LayerSpec, kv_type: str) -> float:
