@@ -68,8 +68,9 @@ class LlamaCppDriver:
             "--alias", spec.model_alias,
             "--host", spec.host,
             "--port", str(spec.port),
-            "--ctx-size", str(spec.context * max(spec.parallel, 1)),
+            "--ctx-size", str(spec.context),
             "--parallel", str(spec.parallel),
+            "--kv-unified",  # slots share the cache: one conversation may use all of it
             "--jinja",
             "--metrics",
             "--no-webui",

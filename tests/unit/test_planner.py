@@ -126,15 +126,15 @@ def test_kv_sizes_match_llama_cpp() -> None:
 
 
 def test_swa_cache_uses_window_cells() -> None:
-    # llama.cpp measured here for Gemma 3 270M (window 512), --ctx-size 8192 with 4 slots:
+    # llama.cpp measured here for Gemma 3 270M (window 512), --ctx-size 8192, 4 unified slots:
     # the SWA cache has 512 * 4 + 512 = 2560 cells and the global cache 8192 cells.
     spec = swa_spec().model_copy(update={"sliding_window": 512})
     goal = PlanGoal(parallel=4)
     swa = spec.layers[0]
     glob = spec.layers[5]
-    assert layer_cells(glob, spec, 2048, goal) == 8192
-    assert layer_cells(swa, spec, 2048, goal) == 2560
-    assert layer_cells(swa, spec, 200, goal) == 800
+    assert layer_cells(glob, spec, 8192, goal) == 8192
+    assert layer_cells(swa, spec, 8192, goal) == 2560
+    assert layer_cells(swa, spec, 2000, goal) == 2000
 
 
 def test_recurrent_state_does_not_grow_with_context() -> None:
