@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from app.catalog.catalog import CatalogModel, load_catalog
 from app.catalog.resolve import resolve_entry, resolve_model
@@ -16,6 +17,9 @@ from app.planner.advise import Calibration, advise, rank_key
 from app.planner.devices import machine_devices
 from app.planner.mlx import plan_mlx
 from app.planner.types import PlacementPlan, PlanGoal
+from app.runtime.engine_install import find_llama_server
+from app.runtime.fit_check import measure_fit, record_fit
+from engines.errors import EngineFailure
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +30,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--kv", choices=["f16", "q8_0", "q4_0"], help="pin the KV cache type")
     p.add_argument("--parallel", type=int, default=1, help="parallel sequences (slots)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--measure",
+        action="store_true",
+        help="also ask llama.cpp (llama-fit-params) for the memory need of a local model",
+    )
     p.set_defaults(run=run)
 
 
@@ -82,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(data, indent=2))
         else:
             print(format_plan(plan, hw, mlx))
+        if args.measure:
+            print(_measured(plan, resolved.path, settings.llama_server_path))
         return 0
 
     rows: list[tuple[CatalogModel, PlacementPlan]] = []
@@ -98,6 +109,33 @@ def run(args: argparse.Namespace) -> int:
     if best:
         print(f"\nRecommended: {best.id} — `roost advise {best.id}` for the full plan.")
     return 0
+
+
+def _measured(plan: PlacementPlan, path: Path | None, configured: str | None) -> str:
+    if path is None or not plan.fits:
+        return "llama.cpp check: needs a model file on disk and a plan that fits."
+    paths = default_paths()
+    try:
+        server = find_llama_server(configured, paths.engine_cache_dir)
+    except EngineFailure as exc:
+        return f"llama.cpp check skipped: {exc.message}"
+    rows = measure_fit(server.with_name("llama-fit-params"), path, plan)
+    if not rows:
+        return "llama.cpp check: llama-fit-params printed no memory breakdown."
+    record_fit(paths.data_dir / "fit_records.jsonl", plan, rows)
+    predicted = sum(d.total_bytes - d.overhead_bytes for d in plan.devices)
+    measured = sum(r.total for r in rows)
+    lines = ["", "llama.cpp's own fit (llama-fit-params, same arguments):"]
+    lines += [
+        f"  {r.device}: {gib(r.total)} = model {gib(r.model)} + context {gib(r.context)} "
+        f"+ compute {gib(r.compute)}"
+        for r in rows
+    ]
+    lines.append(
+        f"  Roost predicted {gib(predicted)} (excluding process overhead), llama.cpp "
+        f"{gib(measured)}; recorded in {paths.data_dir / 'fit_records.jsonl'}"
+    )
+    return "\n".join(lines)
 
 
 def _score(entry: CatalogModel) -> float | None:
