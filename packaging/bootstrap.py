@@ -29,7 +29,7 @@ def _run(*cmd: str | Path, check: bool = True) -> int:
 
 
 def ensure_venv(extras: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may run on an older Python
         sys.exit(f"Roost needs Python >= 3.11; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)

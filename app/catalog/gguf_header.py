@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import prod
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import httpx
@@ -45,19 +46,21 @@ SUPPORTED_VERSIONS = (2, 3)
 _MAGIC = struct.pack("<I", GGUF_MAGIC)  # b"GGUF"
 _REDOWNLOAD_HINT = "The file looks incomplete or damaged; download it again."
 # struct codes of the fixed-size GGUF value types
-_SCALAR_FORMATS = {
-    GGUFValueType.UINT8: "B",
-    GGUFValueType.INT8: "b",
-    GGUFValueType.UINT16: "H",
-    GGUFValueType.INT16: "h",
-    GGUFValueType.UINT32: "I",
-    GGUFValueType.INT32: "i",
-    GGUFValueType.FLOAT32: "f",
-    GGUFValueType.BOOL: "?",
-    GGUFValueType.UINT64: "Q",
-    GGUFValueType.INT64: "q",
-    GGUFValueType.FLOAT64: "d",
-}
+_SCALAR_FORMATS = MappingProxyType(
+    {
+        GGUFValueType.UINT8: "B",
+        GGUFValueType.INT8: "b",
+        GGUFValueType.UINT16: "H",
+        GGUFValueType.INT16: "h",
+        GGUFValueType.UINT32: "I",
+        GGUFValueType.INT32: "i",
+        GGUFValueType.FLOAT32: "f",
+        GGUFValueType.BOOL: "?",
+        GGUFValueType.UINT64: "Q",
+        GGUFValueType.INT64: "q",
+        GGUFValueType.FLOAT64: "d",
+    }
+)
 
 
 class RangeReader(Protocol):
@@ -227,7 +230,7 @@ class GGUFHeader:
     alignment: int
     data_offset: int  # absolute offset of the tensor data
     file_size: int | None  # None when a server did not say
-    header_bytes: int = field(default=0)  # bytes parsed (the header's own length)
+    header_bytes: int = 0  # bytes parsed (the header's own length)
 
     @property
     def data_bytes(self) -> int:
@@ -269,8 +272,8 @@ class _Cursor:
         size = self.reader.size()
         have = size if size is not None else len(self.buf)
         return ModelFileError(
-            f"{self.reader.source} is truncated: its GGUF header needs at least {need} bytes "
-            f"but the file has only {have}.",
+            f"{self.reader.source} is truncated or damaged: its GGUF header needs at least {need} "
+            f"bytes but the file has only {have}.",
             _REDOWNLOAD_HINT,
         )
 

@@ -88,7 +88,12 @@ def inspect_gguf(
 
 
 def _default_id(path_or_url: str | Path) -> str:
-    name = str(path_or_url).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    """File name without ``.gguf`` and without a ``-00001-of-00003`` split suffix."""
+    text = str(path_or_url)
+    if text.startswith(("http://", "https://")):
+        name = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    else:
+        name = Path(path_or_url).name
     return _SPLIT.sub("", name).removesuffix(".gguf")
 
 
@@ -154,7 +159,7 @@ def spec_from_headers(headers: list[GGUFHeader], *, model_id: str) -> ModelSpec:
 
     n_embd = int(key(Keys.LLM.EMBEDDING_LENGTH, 0))
     n_head_arr = _per_layer(key(Keys.Attention.HEAD_COUNT), n_layers, 0)
-    n_head = n_head_arr[0] if n_head_arr else 0
+    n_head = next((n for n in n_head_arr if n), 0)  # first attention layer's count
     n_head_kv_arr = _per_layer(key(Keys.Attention.HEAD_COUNT_KV), n_layers, n_head)
     default_head = n_embd // n_head if n_head else 0
     head_k = int(key(Keys.Attention.KEY_LENGTH, default_head))
