@@ -14,6 +14,7 @@ import math
 
 from app.catalog.catalog import Architecture, CatalogModel, Variant
 from app.catalog.spec import LayerKind, LayerSpec, ModelSpec
+from app.core.errors import CatalogError
 
 # Q4_K_M averages ~4.85 bits per weight; used only when the file size is unknown.
 _Q4KM_BITS = 4.85
@@ -42,6 +43,22 @@ def _recurrent_state_bytes(arch: Architecture) -> int:
     return (conv + vh * kd * vd) * _F32
 
 
+def _params_from_architecture(a: Architecture) -> float:
+    """Parameter count implied by the shapes (0 when they are not known)."""
+    if not (a.n_layers and a.n_embd and a.vocab_size):
+        return 0.0
+    d = a.n_embd
+    heads = a.n_head or d // (a.head_dim or 128)
+    head_dim = a.head_dim or d // heads
+    kv = a.n_head_kv or heads
+    attn = d * head_dim * (2 * heads + 2 * kv)
+    if a.n_experts and a.expert_ffn_dim:
+        ffn = 3 * d * a.expert_ffn_dim * (a.n_experts + (a.n_shared_experts or 0))
+    else:
+        ffn = 3 * d * (a.ffn_dim or 4 * d)
+    return float(a.n_layers * (attn + ffn) + 2 * a.vocab_size * d)
+
+
 def _estimated_shape(params: float) -> tuple[int, int]:
     """(layers, width) typical for a dense decoder of ``params`` weights (12 L d^2 ~ params)."""
     layers = 24 if params < 2e9 else 32 if params < 10e9 else 48 if params < 20e9 else 64
@@ -53,8 +70,13 @@ def spec_from_catalog(model: CatalogModel, variant: Variant | None = None) -> Mo
     """A planner-ready spec from the catalog entry (bytes from the variant's file size)."""
     variant = variant or model.variant()
     a = model.architecture
-    params = (model.params_total_b or 0) * 1e9
+    params = (model.params_total_b or 0) * 1e9 or _params_from_architecture(a)
     size = variant.total_bytes or int(params * _Q4KM_BITS / 8)
+    if not size:
+        raise CatalogError(
+            f"{model.id}: neither the file size nor the parameter count is known, "
+            "so its memory need cannot be estimated."
+        )
     notes: list[str] = []
     known = a.n_layers and a.n_embd and a.n_head_kv and (a.head_dim or a.n_head)
     if known:

@@ -57,8 +57,12 @@ class GpuInfo(BaseModel):
     bandwidth_gbps: float = 0.0
     bandwidth_source: Source = "unknown"
     bandwidth_note: str = ""
-    pcie_generation: int | None = None
-    pcie_width: int | None = None
+    pcie_generation: int | None = Field(
+        default=None, description="current PCIe link generation (drops when the GPU idles)"
+    )
+    pcie_width: int | None = Field(default=None, description="current PCIe link width (lanes)")
+    pcie_max_generation: int | None = None
+    pcie_max_width: int | None = None
     best_effort: bool = Field(
         default=False, description="True when detected without a vendor library (AMD, Intel)"
     )
@@ -72,11 +76,13 @@ class AppleSiliconInfo(BaseModel):
     gpu_cores: int | None = None
     metal_budget_bytes: int = Field(description="Memory the GPU may wire (working-set budget)")
     metal_budget_source: Source = "estimate"
+    metal_budget_note: str = ""
     wired_limit_mb: int | None = Field(
         default=None, description="iogpu.wired_limit_mb when the user has set it"
     )
     bandwidth_gbps: float = 0.0
     bandwidth_source: Source = "unknown"
+    bandwidth_note: str = ""
 
 
 class HardwareProfile(BaseModel):

@@ -186,6 +186,7 @@ class Supervisor:
             now = time.monotonic()
             running.restarts = [t for t in running.restarts if now - t < RESTART_WINDOW_S]
             if len(running.restarts) >= MAX_RESTARTS:
+                running.process.stop()
                 del self.models[model_id]
                 raise EngineError(
                     f"{crash.message} It crashed {MAX_RESTARTS} times in "

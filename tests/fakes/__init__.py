@@ -1,0 +1,1 @@
+"""Fakes built from the real libraries' API shapes, for things that cannot exist here."""
