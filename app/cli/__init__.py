@@ -9,12 +9,38 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli import advise, calibrate, doctor, endpoint, engines, logs, models, run, serve
+from app.cli import (
+    advise,
+    calibrate,
+    doctor,
+    endpoint,
+    engines,
+    files,
+    logs,
+    models,
+    presets,
+    pull,
+    run,
+    serve,
+)
 from app.core.errors import RoostError
 from app.core.logs import configure_logging
 from app.core.paths import default_paths
 
-_COMMANDS = (doctor, models, advise, engines, run, serve, endpoint, logs, calibrate)
+_COMMANDS = (
+    doctor,
+    presets,
+    models,
+    advise,
+    pull,
+    files,
+    engines,
+    run,
+    serve,
+    endpoint,
+    logs,
+    calibrate,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,4 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `roost doctor --json | head`
+        sys.stderr.close()
+        return 0
     return code

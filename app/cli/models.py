@@ -9,6 +9,7 @@ from app.catalog.catalog import load_catalog
 from app.catalog.resolve import variant_path
 from app.cli._format import gib, table
 from app.core.paths import default_paths
+from app.downloads import default_registry_file, discover_models
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,9 +47,18 @@ def run(args: argparse.Namespace) -> int:
                     "size_bytes": v.total_bytes,
                 }
             )
+    local = discover_models(
+        models_dir=models_dir, registry_file=default_registry_file(default_paths())
+    )
     if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(table(["model:variant", "params", "quant", "size", "TB2", "on disk"], rows))
-        print(f"\nModels directory: {models_dir}")
+        print(json.dumps({"catalog": data, "local": [
+            {"name": m.name, "path": str(m.path), "format": m.format, "source": m.source,
+             "size_bytes": m.size_bytes} for m in local]}, indent=2))  # fmt: skip
+        return 0
+    print(table(["model:variant", "params", "quant", "size", "TB2", "on disk"], rows))
+    print(f"\nModels directory: {models_dir}")
+    if local:
+        print("\nAlso on this machine (use the path with `roost advise` / `roost run`):")
+        found = [[m.name, m.format, m.source, gib(m.size_bytes), str(m.path)] for m in local]
+        print(table(["name", "format", "found in", "size", "path"], found))
     return 0

@@ -17,6 +17,7 @@ import httpx
 from app.catalog.catalog import Catalog, load_catalog
 from app.catalog.resolve import ResolvedModel, resolve_entry, resolve_model, variant_path
 from app.cli._progress import BuildBar
+from app.cli.pull import pull_variant
 from app.core.errors import EngineError, ModelFileError
 from app.core.paths import RoostPaths, default_paths
 from app.core.settings import load_settings
@@ -137,10 +138,16 @@ def run(args: argparse.Namespace) -> int:
         resolved = resolve_model(args.model, catalog, paths.models_dir)
     else:
         resolved = pick_default(catalog, paths, hw)
+    if resolved.path is None and resolved.entry is not None and resolved.variant is not None:
+        if not _ask(f"{resolved.spec.id} is not on disk. Download it now?", args.yes):
+            raise ModelFileError(
+                f"{resolved.spec.id} is not on disk.",
+                hint=f"Download it: `roost pull {args.model}`.",
+            )
+        pull_variant(resolved.entry, resolved.variant, paths.models_dir)
+        resolved = resolve_entry(resolved.entry, resolved.variant, paths.models_dir)
     if resolved.path is None:
-        raise ModelFileError(
-            f"{resolved.spec.id} is not on disk.", hint=f"Download it: `roost pull {args.model}`."
-        )
+        raise ModelFileError(f"{resolved.spec.id} is not on disk.")
     driver = ensure_engine(paths, hw, args.yes)
     settings = load_settings(paths.settings_file)
     supervisor = Supervisor(
