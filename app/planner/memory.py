@@ -97,42 +97,70 @@ def _gpu_of_layer(index: int, first_gpu_layer: int, n_layers: int, split: tuple[
     return len(split) - 1
 
 
+def per_layer_kv(spec: ModelSpec, ctx: int, goal: PlanGoal, kv_type: str) -> list[int]:
+    """KV bytes of every layer at ``ctx`` (bytes)."""
+    return [layer_kv_bytes(layer, spec, ctx, goal, kv_type) for layer in spec.layers]
+
+
 def breakdown(
-    spec: ModelSpec, layout: Layout, gpus: list[Device], cpu: Device, goal: PlanGoal
+    spec: ModelSpec,
+    layout: Layout,
+    gpus: list[Device],
+    cpu: Device,
+    goal: PlanGoal,
+    kv_per_layer: list[int] | None = None,
 ) -> list[DeviceUse]:
-    """Memory each device holds under ``layout``: GPUs in order, then the CPU."""
-    uses = [DeviceUse(device=g.name, budget_bytes=g.budget_bytes) for g in gpus]
-    host = DeviceUse(device="cpu", budget_bytes=cpu.budget_bytes, overhead_bytes=cpu.overhead_bytes)
+    """Memory each device holds under ``layout``: GPUs in order, then the CPU.
+
+    Sums are kept in plain lists (this runs thousands of times per advice table) and turned
+    into ``DeviceUse`` records at the end.
+    """
+    n_dev = len(gpus) + 1
+    host_i = n_dev - 1
+    weights, kv, state, layers = [0] * n_dev, [0] * n_dev, [0] * n_dev, [0] * n_dev
     n = spec.n_layers
     ngl = min(layout.gpu_layers, n + 1) if gpus else 0
     first_gpu = n - min(ngl, n)
+    layer_kv = kv_per_layer or per_layer_kv(spec, layout.ctx, goal, layout.kv)
     for i, layer in enumerate(spec.layers):
-        kv = layer_kv_bytes(layer, spec, layout.ctx, goal, layout.kv)
-        state = layer.recurrent_state_bytes * goal.parallel
         if i < first_gpu:
-            target = host
-            weights_here, weights_host = layer.weight_bytes, 0
+            target = host_i
+            weights[host_i] += layer.weight_bytes
         else:
-            target = uses[_gpu_of_layer(i, first_gpu, n, layout.split)]
+            target = _gpu_of_layer(i, first_gpu, n, layout.split)
             moved = layer.expert_bytes if i < layout.n_cpu_moe else 0
-            weights_here, weights_host = layer.weight_bytes - moved, moved
-        target.weights_bytes += weights_here
-        target.kv_bytes += kv
-        target.recurrent_bytes += state
-        target.layers += 1
-        host.weights_bytes += weights_host
-    host.weights_bytes += spec.token_embd_bytes
+            weights[target] += layer.weight_bytes - moved
+            weights[host_i] += moved
+        kv[target] += layer_kv[i]
+        state[target] += layer.recurrent_state_bytes * goal.parallel
+        layers[target] += 1
+    weights[host_i] += spec.token_embd_bytes
     output_on_gpu = bool(gpus) and ngl > n
-    output_dev = uses[-1] if output_on_gpu else host
-    output_dev.weights_bytes += spec.output_bytes
+    out_i = len(gpus) - 1 if output_on_gpu else host_i
+    weights[out_i] += spec.output_bytes
     if output_on_gpu and spec.tied_embeddings:
-        output_dev.weights_bytes += spec.token_embd_bytes
-    for g, use in zip(gpus, uses, strict=True):
-        if use.layers or use is output_dev:
-            use.overhead_bytes = g.overhead_bytes
-            use.compute_bytes = compute_bytes(spec, layout.ctx, goal, use is output_dev)
-    if host.layers or output_dev is host:
-        host.compute_bytes = compute_bytes(spec, layout.ctx, goal, output_dev is host)
+        weights[out_i] += spec.token_embd_bytes
+    compute, overhead = [0] * n_dev, [0] * n_dev
+    for g_i, g in enumerate(gpus):
+        if layers[g_i] or g_i == out_i:
+            overhead[g_i] = g.overhead_bytes
+            compute[g_i] = compute_bytes(spec, layout.ctx, goal, g_i == out_i)
+    overhead[host_i] = cpu.overhead_bytes
+    if layers[host_i] or out_i == host_i:
+        compute[host_i] = compute_bytes(spec, layout.ctx, goal, out_i == host_i)
     else:
-        host.compute_bytes = goal.ubatch * max(spec.n_embd, 1) * 4 * _HOST_STAGING_TENSORS
-    return [*uses, host]
+        compute[host_i] = goal.ubatch * max(spec.n_embd, 1) * 4 * _HOST_STAGING_TENSORS
+    devices = [*gpus, cpu]
+    return [
+        DeviceUse(
+            device="cpu" if i == host_i else devices[i].name,
+            budget_bytes=devices[i].budget_bytes,
+            weights_bytes=weights[i],
+            kv_bytes=kv[i],
+            recurrent_bytes=state[i],
+            compute_bytes=compute[i],
+            overhead_bytes=overhead[i],
+            layers=layers[i],
+        )
+        for i in range(n_dev)
+    ]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from app.catalog.spec import ModelSpec
 from app.planner.devices import GIB, Device
-from app.planner.memory import Layout, breakdown
+from app.planner.memory import Layout, breakdown, per_layer_kv
 from app.planner.types import DeviceUse, KvType, PlacementPlan, PlanGoal
 
 AGENT_FLOOR_CONTEXT = 32768
@@ -78,11 +78,14 @@ class _Search:
         self.spec, self.gpus, self.cpu, self.goal = spec, gpus, cpu, goal
         self.split = _split(gpus) if gpus else ()
         self.n = spec.n_layers
+        self._kv: dict[tuple[int, str], list[int]] = {}
 
     def uses(self, ngl: int, moe: int, ctx: int, kv: str) -> list[DeviceUse]:
-        return breakdown(
-            self.spec, Layout(ngl, moe, self.split, ctx, kv), self.gpus, self.cpu, self.goal
-        )
+        key = (ctx, kv)
+        if key not in self._kv:
+            self._kv[key] = per_layer_kv(self.spec, ctx, self.goal, kv)
+        layout = Layout(ngl, moe, self.split, ctx, kv)
+        return breakdown(self.spec, layout, self.gpus, self.cpu, self.goal, self._kv[key])
 
     def full_gpu(self, ctx: int, kv: str) -> Layout | None:
         if self.gpus and _fits(self.uses(self.n + 1, 0, ctx, kv)):
