@@ -177,6 +177,9 @@ class EngineProcess:
 
     def crash_error(self) -> EngineCrashed:
         """Error describing why a process that was ready has gone."""
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)  # reap it, so the exit status is known
         code = self.exit_code()
         self._join_reader()
         cause = self.driver.classify_failure(self.tail(80), code)

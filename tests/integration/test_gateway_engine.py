@@ -179,7 +179,7 @@ def test_anthropic_client(live: Live) -> None:
         max_tokens=200,
         tools=[tool],  # type: ignore[list-item]
         tool_choice={"type": "any"},
-        temperature=0,
+        extra_body={"temperature": 0},
         messages=[{"role": "user", "content": "What is the weather in Paris?"}],
     )
     uses = [b for b in message.content if b.type == "tool_use"]
