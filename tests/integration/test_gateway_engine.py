@@ -116,7 +116,7 @@ def test_openai_tools_and_response_format(live: Live) -> None:
         messages=[{"role": "user", "content": "What is the weather in Paris?"}],
         tools=tools,  # type: ignore[arg-type]
         tool_choice="required",
-        max_tokens=200,
+        max_tokens=120,
         temperature=0,
     )
     calls = reply.choices[0].message.tool_calls
