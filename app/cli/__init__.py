@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("app.cli.serve", "serve the local endpoint (models load on demand)"),
     "endpoint": ("app.cli.endpoint", "export toggle, API key, snippets for external tools"),
     "logs": ("app.cli.logs", "recent requests served by the endpoint"),
+    "convert": ("app.cli.engines_mlx", "convert a GGUF model to MLX (gemma3 for now)"),
     "calibrate": ("app.cli.calibrate", "measure decode speed, store effective bandwidth"),
 }
 
