@@ -111,6 +111,12 @@ class FakePool:
             raise CatalogError(f"Unknown model {name!r}.", hint=f"Did you mean: {self.models[0]}?")
         return ResolvedModel(spec=ModelSpec(id=name))
 
+    def peek(self, name: str) -> ResolvedModel | None:
+        return None
+
+    def acquire_nowait(self, model_id: str) -> FakeRunning | None:
+        return None
+
     def acquire(self, name: str) -> FakeRunning:
         self.acquired.append(name)
         self.in_use += 1

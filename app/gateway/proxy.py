@@ -82,7 +82,15 @@ def _note_usage(record: RequestRecord, data: dict[str, Any]) -> None:
 
 
 def _scan_sse(record: RequestRecord, chunk: bytes, carry: bytearray) -> None:
-    """Pick usage/timings out of SSE lines without holding the stream back."""
+    """Pick usage/timings out of SSE lines without holding the stream back.
+
+    Token chunks carry neither, so they cost one substring search; only the final chunks
+    (and a line split across reads) are parsed.
+    """
+    if not carry and b'"usage"' not in chunk and b'"timings"' not in chunk:
+        if not chunk.endswith(b"\n"):
+            carry.extend(chunk[chunk.rfind(b"\n") + 1 :])
+        return
     carry.extend(chunk)
     *lines, rest = bytes(carry).split(b"\n")
     carry[:] = rest
@@ -101,10 +109,13 @@ async def forward(
     name = body["model"]
     record = RequestRecord(endpoint=path, model=name, stream=bool(body.get("stream")))
     started = time.monotonic()
-    try:
-        resolved = await anyio.to_thread.run_sync(state.pool.resolve, name)
-    except RoostError as exc:
-        return _finish_error(state, record, map_roost_error(exc), anthropic)
+    # Fast path (model known and loaded) stays on the event loop; loads go to a thread.
+    resolved = state.pool.peek(name)
+    if resolved is None:
+        try:
+            resolved = await anyio.to_thread.run_sync(state.pool.resolve, name)
+        except RoostError as exc:
+            return _finish_error(state, record, map_roost_error(exc), anthropic)
     model_id = resolved.spec.id
     record.model = model_id
     gate = state.admission(model_id)
@@ -115,11 +126,13 @@ async def forward(
         if state.pool.is_loading(model_id):
             refusal = GatewayError(503, f"{model_id} is loading; retry soon.", "model_loading", 5)
         return _finish_error(state, record, refusal, anthropic)
-    try:
-        running = await anyio.to_thread.run_sync(state.pool.acquire, name)
-    except RoostError as exc:
-        gate.leave()
-        return _finish_error(state, record, map_roost_error(exc), anthropic)
+    running = state.pool.acquire_nowait(model_id)
+    if running is None:
+        try:
+            running = await anyio.to_thread.run_sync(state.pool.acquire, name)
+        except RoostError as exc:
+            gate.leave()
+            return _finish_error(state, record, map_roost_error(exc), anthropic)
     upstream = {**body, "model": running.model_id}
     if record.stream:
         return StreamingResponse(

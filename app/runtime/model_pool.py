@@ -69,6 +69,22 @@ class ModelPool:
         with self._lock:
             return model_id in self._loading
 
+    def peek(self, name: str) -> ResolvedModel | None:
+        """``resolve(name)`` when it is already known (never blocks), else None."""
+        cached = getattr(self.resolve, "cached", None)
+        result: ResolvedModel | None = cached(name) if callable(cached) else None
+        return result
+
+    def acquire_nowait(self, model_id: str) -> RunningModel | None:
+        """The running model if it is loaded and running (never blocks on a load)."""
+        with self._lock:
+            slot = self._slots.get(model_id)
+            if slot is None or not slot.running.process.is_running():
+                return None
+            slot.last_used = self.clock()
+            slot.in_flight += 1
+            return slot.running
+
     def acquire(self, name: str) -> RunningModel:
         """The running model for ``name`` (id or alias), loading it if needed (blocking)."""
         resolved = self.resolve(name)

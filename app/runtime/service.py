@@ -27,6 +27,11 @@ class CachedResolver:
         self._cache: dict[str, ResolvedModel] = {}
         self._lock = threading.Lock()
 
+    def cached(self, name: str) -> ResolvedModel | None:
+        """A previous answer for ``name`` (no I/O), or None."""
+        with self._lock:
+            return self._cache.get(name)
+
     def __call__(self, name: str) -> ResolvedModel:
         with self._lock:
             hit = self._cache.get(name)
