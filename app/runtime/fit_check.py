@@ -42,7 +42,6 @@ def fit_args(plan: PlacementPlan) -> list[str]:
         str(plan.context),
         "-np",
         str(plan.parallel),
-        "-kvu",
         "-ngl",
         str(plan.gpu_layers),
     ]
