@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from app.hardware.detect import detect_hardware
 
 from app.catalog.catalog import load_catalog
 from app.catalog.resolve import ResolvedModel, resolve_model
 from app.core.errors import EngineError, ModelFileError
 from app.core.paths import default_paths
+from app.hardware.detect import detect_hardware
 from app.planner.types import PlanGoal
 from app.runtime.supervisor import Supervisor
 from engines.llamacpp.driver import LlamaCppDriver

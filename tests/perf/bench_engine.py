@@ -22,11 +22,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from app.hardware.detect import detect_hardware  # noqa: E402
-
 from app.catalog.catalog import load_catalog  # noqa: E402
 from app.catalog.resolve import resolve_entry  # noqa: E402
 from app.core.paths import default_paths  # noqa: E402
+from app.hardware.detect import detect_hardware  # noqa: E402
 from app.planner.types import PlanGoal  # noqa: E402
 from app.runtime.engine_install import find_llama_server  # noqa: E402
 from app.runtime.supervisor import Supervisor  # noqa: E402
