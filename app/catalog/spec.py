@@ -87,6 +87,11 @@ class ModelSpec(BaseModel):
         """All weights: repeating layers plus embedding and output."""
         return self.layer_bytes + self.token_embd_bytes + self.output_bytes
 
+    @property
+    def output_read_bytes(self) -> int:
+        """Bytes the output head reads per generated token (a tied head reads token_embd)."""
+        return self.output_bytes + (self.token_embd_bytes if self.tied_embeddings else 0)
+
     def expert_fraction_active(self) -> float:
         """Share of routed-expert bytes read per token (experts used / experts)."""
         if self.n_experts <= 1:

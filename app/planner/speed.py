@@ -80,7 +80,7 @@ def predict_speed(
         )
         launch += PER_LAYER_SECONDS[dev.kind] * (MOE_LAYER_FACTOR if layer.expert_bytes else 1.0)
     out_dev = gpus[-1] if gpus and plan.gpu_layers > plan.n_layers else cpu
-    per_device[out_dev.name] = per_device.get(out_dev.name, 0.0) + spec.output_bytes
+    per_device[out_dev.name] = per_device.get(out_dev.name, 0.0) + spec.output_read_bytes
 
     def token_seconds(with_kv: bool) -> float:
         t = launch
@@ -109,7 +109,7 @@ def predict_speed(
         t_batch += flops / compute_dev.flops
         if on_cpu and main.is_gpu:
             ram_weights += touched if dev.kind == "cpu" else layer.expert_bytes
-    t_batch += 2 * spec.output_bytes * ppb * batch / out_dev.flops
+    t_batch += 2 * spec.output_read_bytes * ppb * batch / out_dev.flops
     t_batch += ram_weights / PCIE_BYTES_PER_S
     pp = batch / t_batch if t_batch > 0 else 0.0
 

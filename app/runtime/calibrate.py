@@ -55,7 +55,7 @@ def derive_efficiency(spec: ModelSpec, hw: HardwareProfile, tps: float) -> Calib
         + layer.expert_bytes * spec.expert_fraction_active()
         for layer in spec.layers
     )
-    bytes_per_token = int(active + spec.output_bytes)
+    bytes_per_token = int(active + spec.output_read_bytes)
     launch = spec.n_layers * PER_LAYER_SECONDS[device.kind]
     seconds = max(1.0 / tps - launch, 1e-6)
     effective = bytes_per_token / seconds / 1e9

@@ -176,3 +176,17 @@ def test_mlx_fit_and_headroom() -> None:
     over = plan_mlx(spec, 60 * GIB, gpus[0], PlanGoal(context=32768))
     assert over.verdict == "does_not_fit"
     assert "Over the Metal budget" in over.reason
+
+
+def test_tied_output_head_is_read_every_token() -> None:
+    spec = swa_spec()
+    untied = spec.model_copy(update={"tied_embeddings": False})
+    tied = advise(spec, machine([], 64))
+    plain = advise(untied, machine([], 64))
+    assert tied.speed is not None
+    assert plain.speed is not None
+    # The tied head streams the whole embedding table per token: slower than no head at all.
+    assert tied.speed.generation_tps < plain.speed.generation_tps
+    assert tied.speed.bytes_per_token["cpu"] - plain.speed.bytes_per_token["cpu"] == (
+        spec.token_embd_bytes
+    )
