@@ -232,6 +232,8 @@ def test_32_streaming_clients_on_4_slots_no_5xx(live: Live) -> None:
         with lock:
             results.append(outcome)
 
+    live.pool.acquire(MODEL)  # the model is loaded (a cold one answers 503 while loading)
+    live.pool.release(MODEL)
     threads = [threading.Thread(target=client, args=(i,)) for i in range(32)]
     for t in threads:
         t.start()
@@ -239,11 +241,12 @@ def test_32_streaming_clients_on_4_slots_no_5xx(live: Live) -> None:
         t.join(180)
     assert len(results) == 32
     codes = [code for code, _, _ in results]
-    assert all(code in (200, 429) for code in codes), codes
+    assert all(code in (200, 429) for code in codes), [r[0:2] for r in results]
     assert all(ra for code, ra, _ in results if code == 429), "429 carries Retry-After"
     ok = [text for code, _, text in results if code == 200]
     assert len(ok) >= 4
-    assert all(text.endswith("data: [DONE]") and '"error"' not in text for text in ok)
+    broken = [t[-300:] for t in ok if not t.endswith("data: [DONE]") or '"error"' in t]
+    assert not broken, broken
     running = live.pool.loaded()[MODEL]
     assert running.process.healthy()
     reply = _openai(live).chat.completions.create(
