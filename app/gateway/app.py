@@ -74,7 +74,11 @@ def create_app(state: GatewayState) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        # llama-server closes idle keep-alive connections after 5 s; expiring ours sooner
+        # avoids sending a request on a socket the engine is closing.
+        limits = httpx.Limits(
+            max_connections=256, max_keepalive_connections=64, keepalive_expiry=2.0
+        )
         owned = state.http is None
         if owned:
             state.http = httpx.AsyncClient(limits=limits)

@@ -166,8 +166,15 @@ async def _plain(
     anthropic: bool,
 ) -> Response:
     assert state.http is not None
+    url = f"{running.base_url}{path}"
     try:
-        r = await state.http.post(f"{running.base_url}{path}", json=body, timeout=_UPSTREAM_TIMEOUT)
+        try:
+            r = await state.http.post(url, json=body, timeout=_UPSTREAM_TIMEOUT)
+        except (httpx.RemoteProtocolError, httpx.ConnectError):
+            if not running.process.is_running():
+                raise
+            # A keep-alive socket closed under us before the engine read the request.
+            r = await state.http.post(url, json=body, timeout=_UPSTREAM_TIMEOUT)
     except httpx.HTTPError:
         err = _crashed(running)
         record.status, record.error = err.status, err.message
@@ -204,21 +211,31 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     assert state.http is not None
     carry = bytearray()
+    url = f"{running.base_url}{path}"
     try:
-        async with state.http.stream(
-            "POST", f"{running.base_url}{path}", json=body, timeout=_UPSTREAM_TIMEOUT
-        ) as r:
-            record.status = r.status_code
-            if r.status_code >= 400:
-                err = _engine_error(r.status_code, await r.aread())
-                record.error = err.message
-                yield sse_error_event(err, anthropic)
+        for attempt in (1, 2):
+            try:
+                async with state.http.stream(
+                    "POST", url, json=body, timeout=_UPSTREAM_TIMEOUT
+                ) as r:
+                    record.status = r.status_code
+                    if r.status_code >= 400:
+                        err = _engine_error(r.status_code, await r.aread())
+                        record.error = err.message
+                        yield sse_error_event(err, anthropic)
+                        return
+                    async for chunk in r.aiter_raw():
+                        if record.ttft_s is None:
+                            record.ttft_s = time.monotonic() - started
+                        _scan_sse(record, chunk, carry)
+                        yield chunk
                 return
-            async for chunk in r.aiter_raw():
-                if record.ttft_s is None:
-                    record.ttft_s = time.monotonic() - started
-                _scan_sse(record, chunk, carry)
-                yield chunk
+            except (httpx.RemoteProtocolError, httpx.ConnectError):
+                # Retry once, only when nothing was streamed yet and the engine is alive:
+                # a keep-alive socket closed under us before the engine read the request.
+                alive = running.process.is_running()
+                if attempt == 2 or record.ttft_s is not None or not alive:
+                    raise
     except httpx.HTTPError:
         err = _crashed(running)
         record.status, record.error = err.status, err.message
