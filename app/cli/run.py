@@ -23,10 +23,11 @@ from app.core.paths import RoostPaths, default_paths
 from app.core.settings import load_settings
 from app.hardware.detect import detect_hardware
 from app.hardware.profile import HardwareProfile
-from app.planner.advise import Calibration, advise, rank_key
+from app.planner.advise import advise, rank_key
 from app.planner.types import PlanGoal
 from app.runtime.engine_install import choose_backend, find_llama_server, install_llama_cpp
-from app.runtime.supervisor import RunningModel, Supervisor
+from app.runtime.service import build_supervisor
+from app.runtime.supervisor import RunningModel
 from engines.base import LoadState
 from engines.errors import EngineFailure, EngineNotInstalled
 from engines.llamacpp.driver import LlamaCppDriver
@@ -150,15 +151,8 @@ def run(args: argparse.Namespace) -> int:
         raise ModelFileError(f"{resolved.spec.id} is not on disk.")
     driver = ensure_engine(paths, hw, args.yes)
     settings = load_settings(paths.settings_file)
-    supervisor = Supervisor(
-        paths,
-        hw,
-        driver,
-        margin_bytes=settings.safety_margin_bytes,
-        on_event=lambda m: print(m, file=sys.stderr),
-        calibration=Calibration.from_values(
-            settings.gpu_bandwidth_efficiency, settings.cpu_bandwidth_efficiency
-        ),
+    supervisor = build_supervisor(
+        paths, settings, hw, driver, on_event=lambda m: print(m, file=sys.stderr)
     )
     goal = PlanGoal(
         context=args.ctx,

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.catalog.catalog import Catalog
 from app.catalog.resolve import ResolvedModel, resolve_model, variant_path
+from app.core.errors import ModelFileError
 from app.core.paths import RoostPaths
 from app.core.settings import RoostSettings
 from app.hardware.profile import HardwareProfile
@@ -39,8 +40,6 @@ class CachedResolver:
             return hit
         resolved = resolve_model(name, self.catalog, self.models_dir)
         if resolved.path is None:
-            from app.core.errors import ModelFileError
-
             raise ModelFileError(
                 f"{resolved.spec.id} is in the catalog but not downloaded.",
                 hint=f"Run `roost pull {resolved.spec.id}`.",
@@ -58,15 +57,15 @@ def gateway_goal(slots: int) -> Callable[[ResolvedModel], PlanGoal]:
     return goal
 
 
-def build_pool(
+def build_supervisor(
     paths: RoostPaths,
     settings: RoostSettings,
     hw: HardwareProfile,
     driver: EngineDriver,
-    catalog: Catalog,
     on_event: Callable[[str], None] | None = None,
-) -> ModelPool:
-    supervisor = Supervisor(
+) -> Supervisor:
+    """A supervisor with the user's safety margin and calibration."""
+    return Supervisor(
         paths,
         hw,
         driver,
@@ -76,8 +75,18 @@ def build_pool(
             settings.gpu_bandwidth_efficiency, settings.cpu_bandwidth_efficiency
         ),
     )
+
+
+def build_pool(
+    paths: RoostPaths,
+    settings: RoostSettings,
+    hw: HardwareProfile,
+    driver: EngineDriver,
+    catalog: Catalog,
+    on_event: Callable[[str], None] | None = None,
+) -> ModelPool:
     return ModelPool(
-        supervisor,
+        build_supervisor(paths, settings, hw, driver, on_event),
         CachedResolver(catalog, paths.models_dir),
         goal_for=gateway_goal(settings.gateway_slots),
         ttl_s=settings.idle_unload_s,
